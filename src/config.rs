@@ -83,13 +83,7 @@ impl ConfigError {
             ConfigError::PrivateKey(_) => {
                 "store the whole .pem file GitHub generated for the app, BEGIN and END lines included".to_owned()
             }
-            ConfigError::Permission {
-                source: PermissionError::UnknownName { .. },
-                ..
-            } => format!("valid permissions: {}", permissions::valid_names()),
-            ConfigError::Permission { .. } => {
-                "levels are `read`, `write` and, for a few permissions, `admin`".to_owned()
-            }
+            ConfigError::Permission { source, .. } => permission_hint(source),
             ConfigError::RepositoryOwnerMismatch { owner, .. } => format!(
                 "one token covers one installation: list only repositories of `{owner}`, or set `owner` to the other account and mint a second token"
             ),
@@ -113,6 +107,24 @@ impl ConfigError {
             }
             _ => return None,
         })
+    }
+}
+
+fn permission_hint(error: &PermissionError) -> String {
+    match error {
+        PermissionError::At { source, .. } => permission_hint(source),
+        PermissionError::UnknownName { .. } => {
+            format!("valid permissions: {}", permissions::valid_names())
+        }
+        PermissionError::UnknownLevel { .. } => {
+            "levels are `read`, `write` and, for a few permissions, `admin`".to_owned()
+        }
+        PermissionError::Conflict { .. } => {
+            "name each permission once, or give it the same level everywhere".to_owned()
+        }
+        PermissionError::Syntax { .. } | PermissionError::YamlShape(_) => {
+            "`permissions` takes a flat YAML mapping, one `name: level` per line, e.g. `contents: read`".to_owned()
+        }
     }
 }
 
@@ -140,7 +152,7 @@ pub struct StsSource {
 
 #[derive(Debug)]
 pub enum Source {
-    App(AppSource),
+    App(Box<AppSource>),
     Sts(StsSource),
 }
 
@@ -175,7 +187,7 @@ impl MintConfig {
             }
             Source::Sts(sts_source(inputs, job, identity)?)
         } else {
-            Source::App(app_source(inputs, job)?)
+            Source::App(Box::new(app_source(inputs, job)?))
         };
         Ok(MintConfig {
             source,
@@ -465,4 +477,237 @@ fn sts_source(inputs: &Inputs, job: &JobContext, identity: &str) -> Result<StsSo
         identity: identity.to_owned(),
         audience,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn inputs(pairs: &[(&str, &str)]) -> Inputs {
+        Inputs::from_pairs(pairs.iter().map(|(name, value)| {
+            (
+                format!("INPUT_{}", name.to_uppercase()),
+                (*value).to_owned(),
+            )
+        }))
+    }
+
+    fn job() -> JobContext {
+        JobContext {
+            repository: Some("octo-org/api".into()),
+            repository_owner: Some("octo-org".into()),
+            ..JobContext::default()
+        }
+    }
+
+    #[test]
+    fn installation_target_follows_the_official_rules() {
+        let owner = |name: &str| name.to_owned();
+        let cases: &[(&[(&str, &str)], InstallationTarget)] = &[
+            (
+                &[],
+                InstallationTarget::CurrentRepository {
+                    owner: owner("octo-org"),
+                    repository: "api".into(),
+                },
+            ),
+            (
+                &[("owner", "other")],
+                InstallationTarget::Owner {
+                    owner: owner("other"),
+                },
+            ),
+            (
+                &[("repositories", "web")],
+                InstallationTarget::Repositories {
+                    owner: owner("octo-org"),
+                    repositories: vec!["web".into()],
+                },
+            ),
+            (
+                &[("owner", "other"), ("repositories", "a,\n other/b , c\n")],
+                InstallationTarget::Repositories {
+                    owner: owner("other"),
+                    repositories: vec!["a".into(), "b".into(), "c".into()],
+                },
+            ),
+            (
+                &[("repositories", "Octo-Org/api, api, API")],
+                InstallationTarget::Repositories {
+                    owner: owner("octo-org"),
+                    repositories: vec!["api".into()],
+                },
+            ),
+            (
+                &[("repositories", " , \n")],
+                InstallationTarget::Owner {
+                    owner: owner("octo-org"),
+                },
+            ),
+        ];
+        for (given, expected) in cases {
+            assert_eq!(
+                &installation_target(&inputs(given), &job()).unwrap(),
+                expected,
+                "{given:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn repository_lists_are_checked() {
+        let refused = [
+            (
+                "other/api",
+                "input `repositories`: `other/api` is not under the owner `octo-org`",
+            ),
+            (
+                "api/../x",
+                "input `repositories`: `api/../x` is not under the owner `octo-org`",
+            ),
+            (
+                "octo-org/a/b",
+                "input `repositories`: `a/b` is not a valid repository name",
+            ),
+            (
+                "a b",
+                "input `repositories`: `a b` is not a valid repository name",
+            ),
+            (
+                "..",
+                "input `repositories`: `..` is not a valid repository name",
+            ),
+        ];
+        for (list, expected) in refused {
+            assert_eq!(
+                parse_repositories(list, "octo-org")
+                    .unwrap_err()
+                    .to_string(),
+                expected
+            );
+        }
+        let many: String = (0..501).map(|n| format!("repo{n},")).collect();
+        assert!(matches!(
+            parse_repositories(&many, "o"),
+            Err(ConfigError::TooManyRepositories { count: 501 })
+        ));
+        assert!(installation_target(&inputs(&[]), &JobContext::default()).is_err());
+    }
+
+    #[test]
+    fn booleans_use_the_toolkit_spellings() {
+        for (given, expected) in [
+            ("true", Some(true)),
+            ("True", Some(true)),
+            ("TRUE", Some(true)),
+            ("false", Some(false)),
+            ("False", Some(false)),
+            ("FALSE", Some(false)),
+            ("", None),
+            ("  ", None),
+        ] {
+            assert_eq!(
+                boolean(
+                    &inputs(&[("skip-token-revoke", given)]),
+                    "skip-token-revoke"
+                )
+                .unwrap(),
+                expected,
+                "{given}"
+            );
+        }
+        for given in ["yes", "1", "tRuE", "on"] {
+            assert!(
+                boolean(
+                    &inputs(&[("skip-token-revoke", given)]),
+                    "skip-token-revoke"
+                )
+                .is_err(),
+                "{given}"
+            );
+        }
+    }
+
+    #[test]
+    fn permissions_from_inputs_and_yaml_merge() {
+        let set = parse_permissions(&inputs(&[
+            ("permission-contents", "read"),
+            ("permission-pull-requests", "write"),
+            ("permission-issues", ""),
+            ("permissions", "checks: write\ncontents: read"),
+        ]))
+        .unwrap();
+        let names: Vec<_> = set
+            .iter()
+            .map(|(name, level)| format!("{name}={level}"))
+            .collect();
+        assert_eq!(
+            names,
+            ["checks=write", "contents=read", "pull_requests=write"]
+        );
+        let error = parse_permissions(&inputs(&[
+            ("permission-contents", "read"),
+            ("permissions", "contents: write"),
+        ]))
+        .unwrap_err();
+        assert_eq!(error.to_string(), "input `permission-contents`: permission `contents` is named twice with different levels (write and read)");
+        let error = parse_permissions(&inputs(&[("permission-nope", "read")])).unwrap_err();
+        assert!(error
+            .hint()
+            .unwrap()
+            .starts_with("valid permissions: actions, administration"));
+    }
+
+    #[test]
+    fn api_url_defaults_and_validation() {
+        let empty = JobContext::default();
+        assert_eq!(
+            api_url(&inputs(&[]), &empty).unwrap().as_str(),
+            "https://api.github.com"
+        );
+        let ghes = JobContext {
+            api_url: Some("https://ghes.example/api/v3".into()),
+            ..JobContext::default()
+        };
+        assert_eq!(
+            api_url(&inputs(&[]), &ghes).unwrap().as_str(),
+            "https://ghes.example/api/v3"
+        );
+        assert_eq!(
+            api_url(
+                &inputs(&[("github-api-url", "https://x.example/api/v3/")]),
+                &ghes
+            )
+            .unwrap()
+            .as_str(),
+            "https://x.example/api/v3"
+        );
+        assert!(api_url(&inputs(&[("github-api-url", "x.example")]), &ghes).is_err());
+    }
+
+    #[test]
+    fn keyless_scope_defaults_and_audience_is_the_sts_host() {
+        let config = MintConfig::from_inputs(
+            &inputs(&[
+                ("identity", "ci"),
+                ("sts-url", "https://sts.example.com:8443/"),
+            ]),
+            &job(),
+        )
+        .unwrap();
+        let Source::Sts(sts) = config.source else {
+            panic!("keyless")
+        };
+        assert_eq!(sts.scope, "octo-org/api");
+        assert_eq!(sts.audience, "sts.example.com");
+        assert_eq!(sts.sts.as_str(), "https://sts.example.com:8443");
+        for bad in ["a/b/c", "org/", "/repo", "o rg"] {
+            assert!(
+                MintConfig::from_inputs(&inputs(&[("identity", "ci"), ("scope", bad)]), &job())
+                    .is_err(),
+                "{bad}"
+            );
+        }
+    }
 }

@@ -165,9 +165,10 @@ fn compare_grant(runner: &mut Runner, asked: &PermissionSet, granted: &BTreeMap<
     }
     let more: Vec<String> = granted
         .iter()
+        // GitHub adds `metadata: read` to every installation token; only the rest is news.
         .filter(|(name, level)| {
-            !asked.contains_key(name.as_str())
-                && !(name.as_str() == "metadata" && level.as_str() == "read")
+            let implicit = name.as_str() == "metadata" && level.as_str() == "read";
+            !implicit && !asked.contains_key(name.as_str())
         })
         .map(|(name, level)| format!("{name}: {level}"))
         .collect();

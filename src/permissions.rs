@@ -141,7 +141,7 @@ pub type PermissionSet = BTreeMap<&'static str, Level>;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum PermissionError {
-    #[error("unknown permission `{given}`")]
+    #[error("unknown permission `{given}`{}", suggestion(given).map(|name| format!(" (did you mean `{}`?)", name.replace('_', "-"))).unwrap_or_default())]
     UnknownName { given: String },
     #[error(
         "permission `{name}` cannot be `{given}`; allowed: {}",
@@ -152,8 +152,15 @@ pub enum PermissionError {
         given: String,
         allowed: &'static [Level],
     },
+    /// A permission problem at a place in the `permissions` YAML.
+    #[error("line {line}, column {column}: {source}")]
+    At {
+        line: u64,
+        column: u64,
+        source: Box<PermissionError>,
+    },
     #[error("line {line}, column {column}: {message}")]
-    Yaml {
+    Syntax {
         line: u64,
         column: u64,
         message: String,
@@ -259,10 +266,10 @@ pub fn parse_yaml(text: &str) -> Result<PermissionSet, PermissionError> {
 
     let mut set = PermissionSet::new();
     for (key, value) in entries {
-        let at = |spanned: &Spanned<String>, error: PermissionError| PermissionError::Yaml {
+        let at = |spanned: &Spanned<String>, error: PermissionError| PermissionError::At {
             line: spanned.referenced.line(),
             column: spanned.referenced.column(),
-            message: error.to_string(),
+            source: Box::new(error),
         };
         let (name, level) = parse_one(&key.value, &value.value).map_err(|error| match error {
             PermissionError::UnknownName { .. } => at(&key, error),
@@ -275,20 +282,56 @@ pub fn parse_yaml(text: &str) -> Result<PermissionSet, PermissionError> {
 
 fn yaml_error(error: serde_saphyr::Error) -> PermissionError {
     let message = error.to_string();
-    // The library's message already says where; keep the first line, which is the cause.
-    let cause = message
-        .lines()
-        .next()
-        .unwrap_or("not valid YAML")
-        .to_owned();
+    // Keep the first line, which is the cause, without the position the library appends
+    // (it is reported separately).
+    let first = message.lines().next().unwrap_or("not valid YAML");
+    let cause = match first.rfind(" at line ") {
+        Some(index) => &first[..index],
+        None => first,
+    };
+    let cause = if cause.contains("budget breached") {
+        "too complex for a permission mapping (anchors, aliases and nesting are not allowed)"
+    } else {
+        cause
+    }
+    .to_owned();
     match error.location() {
-        Some(location) => PermissionError::Yaml {
+        Some(location) => PermissionError::Syntax {
             line: location.line(),
             column: location.column(),
             message: cause,
         },
         None => PermissionError::YamlShape(cause),
     }
+}
+
+/// The known permission closest to a misspelt one, if any is close enough to be a typo.
+pub fn suggestion(given: &str) -> Option<&'static str> {
+    let given = given.trim().to_ascii_lowercase().replace('-', "_");
+    PERMISSIONS
+        .iter()
+        .map(|(name, _)| (edit_distance(&given, name), *name))
+        .filter(|(distance, _)| *distance <= 2)
+        .min()
+        .map(|(_, name)| name)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut current = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            current.push(
+                (previous[j] + cost)
+                    .min(previous[j + 1] + 1)
+                    .min(current[j] + 1),
+            );
+        }
+        previous = current;
+    }
+    previous[b.len()]
 }
 
 #[cfg(test)]
@@ -342,7 +385,12 @@ mod tests {
                 "Write",
                 Err("permission `contents` cannot be `Write`; allowed: read, write"),
             ),
-            ("content", "read", Err("unknown permission `content`")),
+            (
+                "content",
+                "read",
+                Err("unknown permission `content` (did you mean `contents`?)"),
+            ),
+            ("zzzzzz", "read", Err("unknown permission `zzzzzz`")),
             ("", "read", Err("unknown permission ``")),
         ];
         for (name, level, expected) in cases {

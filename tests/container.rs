@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{manifest, Action};
+use common::manifest;
 use token_lease::permissions::PERMISSIONS;
 
 fn dockerfile() -> String {
@@ -63,8 +63,8 @@ fn action_entrypoints_are_the_binaries_the_image_holds() {
         .find(|line| line.contains("cargo build"))
         .unwrap();
 
-    for action in [Action::Mint, Action::Open] {
-        let runs = manifest(action).runs;
+    for action in [common::mint_action(), common::open_action()] {
+        let runs = manifest(&action.manifest).runs;
         assert_eq!(runs["using"], "docker");
         assert_eq!(
             runs["post-if"], "always()",
@@ -97,7 +97,7 @@ fn action_entrypoints_are_the_binaries_the_image_holds() {
         entrypoint,
         &format!(
             "ENTRYPOINT [\"{}\"]",
-            manifest(Action::Mint).runs["entrypoint"]
+            manifest(&common::mint_action().manifest).runs["entrypoint"]
         )
     );
     // Cargo's binary names are the ones the image copies.
@@ -118,10 +118,16 @@ fn action_entrypoints_are_the_binaries_the_image_holds() {
 
 #[test]
 fn both_actions_build_the_same_dockerfile() {
-    assert_eq!(manifest(Action::Mint).runs["image"], "Dockerfile");
+    assert_eq!(
+        manifest(&common::mint_action().manifest).runs["image"],
+        "Dockerfile"
+    );
     // The runner builds with the Dockerfile's own directory as context, so ../Dockerfile from
     // open/ builds the repository root, like the mint action.
-    assert_eq!(manifest(Action::Open).runs["image"], "../Dockerfile");
+    assert_eq!(
+        manifest(&common::open_action().manifest).runs["image"],
+        "../Dockerfile"
+    );
 }
 
 #[test]
@@ -155,8 +161,8 @@ fn the_image_follows_the_runners_rules() {
 
 #[test]
 fn every_input_and_output_is_described_and_every_permission_has_its_input() {
-    for action in [Action::Mint, Action::Open] {
-        let manifest = manifest(action);
+    for action in [common::mint_action(), common::open_action()] {
+        let manifest = manifest(&action.manifest);
         for (name, input) in &manifest.inputs {
             assert!(!input.description.trim().is_empty(), "input {name}");
         }
@@ -169,7 +175,7 @@ fn every_input_and_output_is_described_and_every_permission_has_its_input() {
             );
         }
     }
-    let inputs = manifest(Action::Mint).inputs;
+    let inputs = manifest(&common::mint_action().manifest).inputs;
     for (name, _) in PERMISSIONS {
         assert!(
             inputs.contains_key(&format!("permission-{}", name.replace('_', "-"))),
@@ -193,7 +199,7 @@ fn every_input_and_output_is_described_and_every_permission_has_its_input() {
     ] {
         assert!(inputs.contains_key(name), "{name}");
     }
-    let outputs = manifest(Action::Mint).outputs;
+    let outputs = manifest(&common::mint_action().manifest).outputs;
     for name in ["token", "installation-id", "app-slug", "expires-at"] {
         assert!(outputs.contains_key(name), "{name}");
     }

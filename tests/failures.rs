@@ -6,11 +6,11 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{app_inputs, with, Action, Job};
+use common::{app_inputs, with, Job};
 use fake_github::{FakeConfig, FakeGitHub, Fault, Route};
 
 fn mint(fake: &FakeGitHub, inputs: &[(&str, String)]) -> common::Step {
-    Job::new(fake).main(Action::Mint, &with(inputs))
+    Job::new(fake).main(&common::mint_action(), &with(inputs))
 }
 
 fn app_with(extra: &[(&'static str, &str)]) -> Vec<(&'static str, String)> {
@@ -40,7 +40,7 @@ fn bad_inputs_are_refused_before_any_network_call() {
         ),
         (
             app_with(&[("permission-contents", "read"), ("permission-pull-request", "write")]),
-            &["input `permission-pull-request`: unknown permission `pull-request`", "valid permissions: actions, administration", "pull-requests"],
+            &["input `permission-pull-request`: unknown permission `pull-request` (did you mean `pull-requests`?)", "valid permissions: actions, administration"],
         ),
         (
             app_with(&[("permission-contents", "admin")]),
@@ -218,7 +218,7 @@ fn a_hanging_api_fails_at_the_deadline_not_never() {
     job.set_env("TOKEN_LEASE_TIMEOUT_SECONDS", "3");
     let started = Instant::now();
     let step = job.main(
-        Action::Mint,
+        &common::mint_action(),
         &with(&app_with(&[("permission-contents", "read")])),
     );
     step.failed();

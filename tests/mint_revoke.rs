@@ -5,7 +5,7 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use common::{app_inputs, with, Action, Job};
+use common::{app_inputs, with, Job};
 use fake_github::{
     FakeConfig, FakeGitHub, TokenFormat, APP_ID, APP_SLUG, CLIENT_ID, ORG_INSTALLATION_ID,
     USER_INSTALLATION_ID,
@@ -26,7 +26,7 @@ fn mints_for_the_current_repository_and_revokes_in_post() {
     let mut inputs = app_inputs();
     inputs.push(("permission-contents", "read".into()));
     inputs.push(("permission-pull-requests", "write".into()));
-    let main = job.main(Action::Mint, &with(&inputs));
+    let main = job.main(&common::mint_action(), &with(&inputs));
     main.ok();
 
     let token = main.outputs["token"].clone();
@@ -86,7 +86,7 @@ fn mints_for_the_current_repository_and_revokes_in_post() {
     assert!(main.log.contains("::add-mask::***"), "{}", main.log);
 
     fake.clear_requests();
-    let post = job.post(Action::Mint, &with(&inputs), &main.state);
+    let post = job.post(&common::mint_action(), &with(&inputs), &main.state);
     post.ok();
     assert_eq!(lines(&fake), ["DELETE /installation/token"]);
     let revoke = &fake.requests()[0];
@@ -125,7 +125,7 @@ fn client_id_pkcs8_and_escaped_newlines_all_work() {
         let mut job = Job::new(&fake);
         let mut inputs = inputs;
         inputs.push(("permission-metadata", "read".into()));
-        let step = job.main(Action::Mint, &with(&inputs));
+        let step = job.main(&common::mint_action(), &with(&inputs));
         step.ok();
         assert!(fake.token(&step.outputs["token"]).is_some());
     }
@@ -138,7 +138,7 @@ fn owner_alone_covers_every_repository_and_warns() {
     let mut inputs = app_inputs();
     inputs.push(("owner", "octo-org".into()));
     inputs.push(("permission-issues", "write".into()));
-    let step = job.main(Action::Mint, &with(&inputs));
+    let step = job.main(&common::mint_action(), &with(&inputs));
     step.ok();
     assert_eq!(
         lines(&fake),
@@ -171,7 +171,7 @@ fn repositories_are_split_trimmed_and_owner_prefixes_accepted() {
     let mut inputs = app_inputs();
     inputs.push(("repositories", " api, octo-org/web\n  docs ,\n".into()));
     inputs.push(("permission-contents", "read".into()));
-    let step = job.main(Action::Mint, &with(&inputs));
+    let step = job.main(&common::mint_action(), &with(&inputs));
     step.ok();
     assert_eq!(
         lines(&fake),
@@ -194,7 +194,7 @@ fn repositories_under_another_owner_use_that_installation() {
     inputs.push(("owner", "octocat".into()));
     inputs.push(("repositories", "dotfiles".into()));
     inputs.push(("permission-contents", "read".into()));
-    let step = job.main(Action::Mint, &with(&inputs));
+    let step = job.main(&common::mint_action(), &with(&inputs));
     step.ok();
     assert_eq!(
         step.outputs["installation-id"],
@@ -213,9 +213,9 @@ fn enterprise_server_api_path_is_kept_for_every_call() {
     assert!(fake.api_url().ends_with("/api/v3"));
     let mut inputs = app_inputs();
     inputs.push(("permission-contents", "read".into()));
-    let main = job.main(Action::Mint, &with(&inputs));
+    let main = job.main(&common::mint_action(), &with(&inputs));
     main.ok();
-    let post = job.post(Action::Mint, &with(&inputs), &main.state);
+    let post = job.post(&common::mint_action(), &with(&inputs), &main.state);
     post.ok();
     assert_eq!(
         lines(&fake),
@@ -239,9 +239,10 @@ fn github_api_url_input_wins_over_the_environment_and_may_end_in_a_slash() {
     let mut inputs = app_inputs();
     inputs.push(("github-api-url", format!("{}/", fake.api_url())));
     inputs.push(("permission-contents", "read".into()));
-    let main = job.main(Action::Mint, &with(&inputs));
+    let main = job.main(&common::mint_action(), &with(&inputs));
     main.ok();
-    job.post(Action::Mint, &with(&inputs), &main.state).ok();
+    job.post(&common::mint_action(), &with(&inputs), &main.state)
+        .ok();
     assert!(fake.token(&main.outputs["token"]).unwrap().revoked);
 }
 
@@ -254,13 +255,14 @@ fn long_stateless_tokens_are_masked_and_revoked() {
     let mut job = Job::new(&fake);
     let mut inputs = app_inputs();
     inputs.push(("permission-contents", "read".into()));
-    let main = job.main(Action::Mint, &with(&inputs));
+    let main = job.main(&common::mint_action(), &with(&inputs));
     main.ok();
     let token = main.outputs["token"].clone();
     assert!(token.starts_with(&format!("ghs_{APP_ID}_")) && token.len() > 200);
     main.assert_masked_first(&token);
     main.assert_never_shows(&[&token]);
-    job.post(Action::Mint, &with(&inputs), &main.state).ok();
+    job.post(&common::mint_action(), &with(&inputs), &main.state)
+        .ok();
     assert!(fake.token(&token).unwrap().revoked);
 }
 
@@ -272,12 +274,12 @@ fn skip_token_revoke_keeps_the_token_out_of_state_and_post_does_nothing() {
         let mut inputs = app_inputs();
         inputs.push(("skip-token-revoke", spelling.into()));
         inputs.push(("permission-contents", "read".into()));
-        let main = job.main(Action::Mint, &with(&inputs));
+        let main = job.main(&common::mint_action(), &with(&inputs));
         main.ok();
         assert!(!main.state.contains_key("token"));
         assert_eq!(main.state["revoke"], "skip");
         fake.clear_requests();
-        let post = job.post(Action::Mint, &with(&inputs), &main.state);
+        let post = job.post(&common::mint_action(), &with(&inputs), &main.state);
         post.ok();
         assert!(fake.requests().is_empty());
         assert!(!fake.token(&main.outputs["token"]).unwrap().revoked);
@@ -289,18 +291,22 @@ fn skip_token_revoke_keeps_the_token_out_of_state_and_post_does_nothing() {
 fn post_without_state_or_with_an_expired_token_makes_no_request() {
     let fake = FakeGitHub::start(FakeConfig::default());
     let mut job = Job::new(&fake);
-    let post = job.post(Action::Mint, &with(&app_inputs()), &BTreeMap::new());
+    let post = job.post(
+        &common::mint_action(),
+        &with(&app_inputs()),
+        &BTreeMap::new(),
+    );
     post.ok();
     assert!(post.log.contains("Nothing to revoke"), "{}", post.log);
 
     let mut inputs = app_inputs();
     inputs.push(("permission-contents", "read".into()));
-    let main = job.main(Action::Mint, &with(&inputs));
+    let main = job.main(&common::mint_action(), &with(&inputs));
     main.ok();
     fake.clear_requests();
     let mut state = main.state.clone();
     state.insert("expires_at".into(), "2020-01-01T00:00:00Z".into());
-    let post = job.post(Action::Mint, &with(&inputs), &state);
+    let post = job.post(&common::mint_action(), &with(&inputs), &state);
     post.ok();
     assert!(fake.requests().is_empty());
     assert!(post.log.contains("already expired"), "{}", post.log);
@@ -312,9 +318,10 @@ fn a_token_already_revoked_is_not_an_error() {
     let mut job = Job::new(&fake);
     let mut inputs = app_inputs();
     inputs.push(("permission-contents", "read".into()));
-    let main = job.main(Action::Mint, &with(&inputs));
-    job.post(Action::Mint, &with(&inputs), &main.state).ok();
-    let again = job.post(Action::Mint, &with(&inputs), &main.state);
+    let main = job.main(&common::mint_action(), &with(&inputs));
+    job.post(&common::mint_action(), &with(&inputs), &main.state)
+        .ok();
+    let again = job.post(&common::mint_action(), &with(&inputs), &main.state);
     again.ok();
     assert!(again.warnings().is_empty(), "{}", again.log);
     assert!(
@@ -330,7 +337,7 @@ fn a_failed_revoke_is_retried_then_only_warns() {
     let mut job = Job::new(&fake);
     let mut inputs = app_inputs();
     inputs.push(("permission-contents", "read".into()));
-    let main = job.main(Action::Mint, &with(&inputs));
+    let main = job.main(&common::mint_action(), &with(&inputs));
     main.ok();
     fake.clear_requests();
     for _ in 0..4 {
@@ -343,7 +350,7 @@ fn a_failed_revoke_is_retried_then_only_warns() {
             },
         );
     }
-    let post = job.post(Action::Mint, &with(&inputs), &main.state);
+    let post = job.post(&common::mint_action(), &with(&inputs), &main.state);
     post.ok();
     assert_eq!(lines(&fake).len(), 4, "{:?}", lines(&fake));
     let warnings = post.warnings();
@@ -367,7 +374,8 @@ fn a_failed_revoke_is_retried_then_only_warns() {
             body: None,
         },
     );
-    job.post(Action::Mint, &with(&inputs), &main.state).ok();
+    job.post(&common::mint_action(), &with(&inputs), &main.state)
+        .ok();
     assert_eq!(
         lines(&fake),
         ["DELETE /installation/token", "DELETE /installation/token"]
@@ -387,7 +395,7 @@ fn no_secret_leaks_with_every_log_turned_up() {
         "seal-to",
         "hBcd0ZGsjSgo/Xz/6pvlNK5jLTfgSlsRbmAB8ZR8nw0=".into(),
     ));
-    let main = job.main(Action::Mint, &with(&inputs));
+    let main = job.main(&common::mint_action(), &with(&inputs));
     main.ok();
     assert!(
         main.stderr.contains("TRACE") || main.stderr.contains("DEBUG"),
@@ -405,7 +413,7 @@ fn no_secret_leaks_with_every_log_turned_up() {
     for secret in [&token, &jwt] {
         assert!(!main.stderr.contains(secret.as_str()));
     }
-    let post = job.post(Action::Mint, &with(&inputs), &main.state);
+    let post = job.post(&common::mint_action(), &with(&inputs), &main.state);
     post.ok();
     assert!(!post.stderr.contains(&token));
     post.assert_never_shows(&[&token]);
