@@ -481,7 +481,8 @@ fn sts_source(inputs: &Inputs, job: &JobContext, identity: &str) -> Result<StsSo
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
+    // Test tables spell their row types out in full.
+    #![allow(clippy::type_complexity, clippy::unwrap_used)]
     use super::*;
 
     fn inputs(pairs: &[(&str, &str)]) -> Inputs {

@@ -311,7 +311,8 @@ impl BaseUrl {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
+    // Test tables spell their row types out in full.
+    #![allow(clippy::type_complexity, clippy::unwrap_used)]
     use super::*;
 
     #[test]

@@ -336,7 +336,8 @@ fn edit_distance(a: &str, b: &str) -> usize {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
+    // Test tables spell their row types out in full.
+    #![allow(clippy::type_complexity, clippy::unwrap_used)]
     use super::*;
 
     #[test]

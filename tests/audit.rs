@@ -1,5 +1,5 @@
 //! Issue: every token traceable and least-privilege by default.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::type_complexity)]
 
 mod common;
 

@@ -1,6 +1,6 @@
 //! Every way a mint can fail: a clear `::error` naming the input or the cause, exit 1, no
 //! secret in sight, and no network call at all for a bad input.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::type_complexity)]
 
 mod common;
 

@@ -1,5 +1,5 @@
 //! Issue: keyless tokens, the job's OIDC token exchanged at an octo-sts compatible STS.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::type_complexity)]
 
 mod common;
 

@@ -1,5 +1,5 @@
 //! The whole lease through the real binaries: mint -> mask -> outputs -> state -> revoke.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::type_complexity)]
 
 mod common;
 

@@ -1,5 +1,5 @@
 //! Issue: sealed tokens that cross jobs, revoked by the job that uses them last.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::type_complexity)]
 
 mod common;
 

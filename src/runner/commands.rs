@@ -29,6 +29,8 @@ pub(super) fn command(name: &str, properties: &[(&str, &str)], data: &str) -> St
 
 #[cfg(test)]
 mod tests {
+    // Test tables spell their row types out in full.
+    #![allow(clippy::type_complexity)]
     use super::*;
 
     #[test]
