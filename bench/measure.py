@@ -1,7 +1,10 @@
 """Runs main + post as the runner would, `runs` times, and reports wall, CPU and peak memory.
 
-CPU time and peak RSS come from wait4()'s rusage of each child, so they are the binary's own,
-not this script's. Inputs: every permission input declared (empty), as the runner sets them.
+CPU time comes from wait4()'s rusage of each child (microsecond resolution). Peak memory comes
+from GNU time's %M for the binary alone: a child forked from this Python process would report
+Python's own resident set as its high-water mark, so the binary is started by /usr/bin/time,
+a small C program, and its figure is the binary's. Inputs: every permission input declared
+(empty), as the runner sets them.
 """
 import json
 import os
@@ -15,16 +18,21 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RELEASE = os.path.join(ROOT, "target", "release")
 
 
-def run(binary, env):
+def run(binary, env, scratch):
+    rss_file = os.path.join(scratch, "rss")
     started = time.perf_counter()
-    proc = subprocess.Popen([binary], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        ["/usr/bin/time", "-f", "%M", "-o", rss_file, binary],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - started
     stderr = proc.stderr.read().decode()
     proc.stderr.close()
     if os.waitstatus_to_exitcode(status) != 0:
         sys.exit(f"{binary} failed: {stderr}")
-    return wall * 1000, (usage.ru_utime + usage.ru_stime) * 1000, usage.ru_maxrss / 1024
+    peak_kb = int(open(rss_file).read().split()[-1])
+    return wall * 1000, (usage.ru_utime + usage.ru_stime) * 1000, peak_kb / 1024
 
 
 def read_state(path):
@@ -70,11 +78,11 @@ def main():
             for var in ("GITHUB_OUTPUT", "GITHUB_STATE", "GITHUB_STEP_SUMMARY"):
                 env[var] = os.path.join(tmp, var.lower())
                 open(env[var], "w").close()
-            main_sample = run(os.path.join(RELEASE, "token-lease"), env)
+            main_sample = run(os.path.join(RELEASE, "token-lease"), env, tmp)
             post_env = dict(env)
             for name, value in read_state(env["GITHUB_STATE"]).items():
                 post_env["STATE_" + name] = value
-            post_sample = run(os.path.join(RELEASE, "token-lease-post"), post_env)
+            post_sample = run(os.path.join(RELEASE, "token-lease-post"), post_env, tmp)
             samples["main"].append(main_sample)
             samples["post"].append(post_sample)
             samples["both"].append(tuple(a + b if i < 2 else max(a, b) for i, (a, b) in enumerate(zip(main_sample, post_sample))))

@@ -5,6 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 runs="${1:-50}"
 
+# GNU time reports the binary's own peak memory (see measure.py).
+[ -x /usr/bin/time ] || { apt-get update -qq && apt-get install -y -qq time; }
+
 cargo build --quiet --release --locked --bins
 cargo build --quiet --release --locked -p fake-github --bin fake-github
 

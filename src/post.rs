@@ -22,7 +22,10 @@ async fn revoke(
     lease: &SavedLease,
     budget: Duration,
 ) -> RevokeOutcome {
-    if lease.skip || inputs.get("skip-token-revoke").is_some_and(is_true) {
+    let skip_input = crate::config::boolean(inputs, "skip-token-revoke")
+        .ok()
+        .flatten();
+    if lease.skip || skip_input == Some(true) {
         return RevokeOutcome::Skipped;
     }
     let Some(token) = &lease.token else {
@@ -52,8 +55,4 @@ async fn revoke(
         Ok(Revoked::AlreadyInvalid) => RevokeOutcome::AlreadyInvalid,
         Err(error) => RevokeOutcome::Failed(error.to_string()),
     }
-}
-
-fn is_true(value: &str) -> bool {
-    matches!(value, "true" | "True" | "TRUE")
 }

@@ -87,8 +87,7 @@ fn mint_and_revoke_are_recorded_in_audit_lines_and_the_summary_without_the_token
 #[test]
 fn skipped_expired_and_failed_revocations_are_recorded_with_why() {
     let fake = FakeGitHub::start(FakeConfig::default());
-    let mut inputs = app_inputs();
-    inputs.push(("permission-contents", "read".into()));
+    let inputs = common::contents_read();
     let mut job = Job::new(&fake);
     let main = job.main(&common::mint_action(), &with(&inputs));
 
@@ -223,8 +222,7 @@ fn yaml_permissions_merge_with_single_inputs_and_conflicts_are_errors() {
 #[test]
 fn a_grant_other_than_asked_is_a_warning() {
     let fake = FakeGitHub::start(FakeConfig::default());
-    let mut inputs = app_inputs();
-    inputs.push(("permission-contents", "read".into()));
+    let mut inputs = common::contents_read();
     inputs.push(("permission-pull-requests", "write".into()));
     // GitHub adds `metadata: read` to every token: expected, no warning.
     let step = Job::new(&fake).main(&common::mint_action(), &with(&inputs));
@@ -263,8 +261,7 @@ fn a_summary_that_cannot_be_written_warns_and_the_lease_goes_on() {
     let fake = FakeGitHub::start(FakeConfig::default());
     let mut job = Job::new(&fake);
     job.set_env("GITHUB_STEP_SUMMARY", "/nonexistent-dir/summary.md");
-    let mut inputs = app_inputs();
-    inputs.push(("permission-contents", "read".into()));
+    let inputs = common::contents_read();
     let main = job.main(&common::mint_action(), &with(&inputs));
     main.ok();
     assert!(

@@ -23,8 +23,7 @@ fn lines(fake: &FakeGitHub) -> Vec<String> {
 fn mints_for_the_current_repository_and_revokes_in_post() {
     let fake = FakeGitHub::start(FakeConfig::default());
     let mut job = Job::new(&fake);
-    let mut inputs = app_inputs();
-    inputs.push(("permission-contents", "read".into()));
+    let mut inputs = common::contents_read();
     inputs.push(("permission-pull-requests", "write".into()));
     let main = job.main(&common::mint_action(), &with(&inputs));
     main.ok();
@@ -211,8 +210,7 @@ fn enterprise_server_api_path_is_kept_for_every_call() {
     });
     let mut job = Job::new(&fake);
     assert!(fake.api_url().ends_with("/api/v3"));
-    let mut inputs = app_inputs();
-    inputs.push(("permission-contents", "read".into()));
+    let inputs = common::contents_read();
     let main = job.main(&common::mint_action(), &with(&inputs));
     main.ok();
     let post = job.post(&common::mint_action(), &with(&inputs), &main.state);
@@ -253,8 +251,7 @@ fn long_stateless_tokens_are_masked_and_revoked() {
         ..FakeConfig::default()
     });
     let mut job = Job::new(&fake);
-    let mut inputs = app_inputs();
-    inputs.push(("permission-contents", "read".into()));
+    let inputs = common::contents_read();
     let main = job.main(&common::mint_action(), &with(&inputs));
     main.ok();
     let token = main.outputs["token"].clone();
@@ -299,8 +296,7 @@ fn post_without_state_or_with_an_expired_token_makes_no_request() {
     post.ok();
     assert!(post.log.contains("Nothing to revoke"), "{}", post.log);
 
-    let mut inputs = app_inputs();
-    inputs.push(("permission-contents", "read".into()));
+    let inputs = common::contents_read();
     let main = job.main(&common::mint_action(), &with(&inputs));
     main.ok();
     fake.clear_requests();
@@ -316,8 +312,7 @@ fn post_without_state_or_with_an_expired_token_makes_no_request() {
 fn a_token_already_revoked_is_not_an_error() {
     let fake = FakeGitHub::start(FakeConfig::default());
     let mut job = Job::new(&fake);
-    let mut inputs = app_inputs();
-    inputs.push(("permission-contents", "read".into()));
+    let inputs = common::contents_read();
     let main = job.main(&common::mint_action(), &with(&inputs));
     job.post(&common::mint_action(), &with(&inputs), &main.state)
         .ok();
@@ -335,8 +330,7 @@ fn a_token_already_revoked_is_not_an_error() {
 fn a_failed_revoke_is_retried_then_only_warns() {
     let fake = FakeGitHub::start(FakeConfig::default());
     let mut job = Job::new(&fake);
-    let mut inputs = app_inputs();
-    inputs.push(("permission-contents", "read".into()));
+    let inputs = common::contents_read();
     let main = job.main(&common::mint_action(), &with(&inputs));
     main.ok();
     fake.clear_requests();
@@ -389,8 +383,7 @@ fn no_secret_leaks_with_every_log_turned_up() {
     let mut job = Job::new(&fake);
     job.set_env("RUST_LOG", "trace");
     job.set_env("RUNNER_DEBUG", "1");
-    let mut inputs = app_inputs();
-    inputs.push(("permission-contents", "read".into()));
+    let mut inputs = common::contents_read();
     inputs.push((
         "seal-to",
         "hBcd0ZGsjSgo/Xz/6pvlNK5jLTfgSlsRbmAB8ZR8nw0=".into(),

@@ -5,7 +5,7 @@ mod common;
 
 use std::process::Command;
 
-use common::{app_inputs, with, Job};
+use common::{with, Job};
 use fake_github::{FakeConfig, FakeGitHub};
 use token_lease::seal::{generate_keypair, SealPublicKey, SealSecretKey};
 use token_lease::secret::Secret;
@@ -22,8 +22,7 @@ fn a_sealed_token_crosses_to_another_job_which_uses_and_revokes_it() {
 
     // Job 1: mint, sealed to the public key, revocation left to the job that uses it.
     let mut mint_job = Job::new(&fake);
-    let mut inputs = app_inputs();
-    inputs.push(("permission-contents", "read".into()));
+    let mut inputs = common::contents_read();
     inputs.push(("seal-to", public.clone()));
     inputs.push(("skip-token-revoke", "true".into()));
     let main = mint_job.main(&common::mint_action(), &with(&inputs));
@@ -78,8 +77,7 @@ fn fake_github_list(fake: &FakeGitHub, token: &str) -> u16 {
 fn open_can_leave_revocation_to_yet_another_job() {
     let fake = FakeGitHub::start(FakeConfig::default());
     let (public, secret) = keypair();
-    let mut inputs = app_inputs();
-    inputs.push(("permission-contents", "read".into()));
+    let mut inputs = common::contents_read();
     inputs.push(("seal-to", public));
     inputs.push(("skip-token-revoke", "true".into()));
     let main = Job::new(&fake).main(&common::mint_action(), &with(&inputs));
@@ -156,8 +154,7 @@ fn a_malformed_seal_to_is_refused_before_minting() {
         "c2hvcnQ=",
         "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
     ] {
-        let mut inputs = app_inputs();
-        inputs.push(("permission-contents", "read".into()));
+        let mut inputs = common::contents_read();
         inputs.push(("seal-to", bad.into()));
         let step = Job::new(&fake).main(&common::mint_action(), &with(&inputs));
         step.failed();

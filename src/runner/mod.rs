@@ -7,18 +7,19 @@ mod files;
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::PathBuf;
 
 use crate::secret::Secret;
 
-pub use commands::{escape_data, escape_property};
 pub use files::{FileCommand, RunnerError};
 
 /// The action's inputs as the runner hands them over: `INPUT_<NAME>` with the name upper-cased,
 /// spaces turned to `_` and hyphens kept (`INPUT_PERMISSION-PULL-REQUESTS`).
+///
+/// Every value is held as a `Secret`: `private-key` and `seal-key` arrive here like any other
+/// input, so none of them is ever an ordinary string that a `Debug` could print.
 #[derive(Clone, Debug, Default)]
 pub struct Inputs {
-    values: BTreeMap<String, String>,
+    values: BTreeMap<String, Secret>,
 }
 
 impl Inputs {
@@ -36,7 +37,7 @@ impl Inputs {
             .into_iter()
             .filter_map(|(key, value)| {
                 let name = key.strip_prefix("INPUT_")?;
-                Some((name.to_ascii_lowercase(), value))
+                Some((name.to_ascii_lowercase(), Secret::from(value)))
             })
             .collect();
         Inputs { values }
@@ -45,7 +46,7 @@ impl Inputs {
     /// The input trimmed, or `None` when it is unset or blank (the runner sets every declared
     /// input, to an empty string when the workflow gave none and there is no default).
     pub fn get(&self, name: &str) -> Option<&str> {
-        let value = self.values.get(&name.replace(' ', "_"))?.trim();
+        let value = self.values.get(&name.replace(' ', "_"))?.expose().trim();
         (!value.is_empty()).then_some(value)
     }
 
@@ -58,7 +59,7 @@ impl Inputs {
     pub fn with_prefix<'a>(&'a self, prefix: &'a str) -> impl Iterator<Item = (&'a str, &'a str)> {
         self.values.iter().filter_map(move |(name, value)| {
             let rest = name.strip_prefix(prefix)?;
-            let value = value.trim();
+            let value = value.expose().trim();
             (!value.is_empty()).then_some((rest, value))
         })
     }
@@ -271,11 +272,6 @@ impl Runner {
 
 /// Prefix of audit lines in the job log.
 pub const AUDIT_PREFIX: &str = "token-lease-audit:";
-
-/// Where the runner said to write a file command (for messages).
-pub fn file_command_path(command: FileCommand) -> Option<PathBuf> {
-    std::env::var_os(command.env_var()).map(PathBuf::from)
-}
 
 /// Prints a line for a human at a terminal, outside any workflow (the `keygen` command).
 pub fn print_plain(line: &str) {

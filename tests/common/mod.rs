@@ -41,6 +41,13 @@ pub fn app_inputs() -> Vec<(&'static str, String)> {
     ]
 }
 
+/// App inputs asking for `contents: read` only: the smallest ordinary token.
+pub fn contents_read() -> Vec<(&'static str, String)> {
+    let mut inputs = app_inputs();
+    inputs.push(("permission-contents", "read".to_owned()));
+    inputs
+}
+
 pub fn with<'a>(pairs: &'a [(&'a str, String)]) -> Vec<(&'a str, &'a str)> {
     pairs
         .iter()
