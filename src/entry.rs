@@ -51,16 +51,21 @@ fn run_stage(
     inputs: &Inputs,
     job: &JobContext,
 ) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("could not start the async runtime")?;
     match stage {
-        Stage::Mint => runtime.block_on(crate::mint::run(runner, inputs, job, budget(stage)))?,
+        // Opening a box needs no network, so no runtime.
         Stage::Open => crate::open::run(runner, inputs, job)?,
-        Stage::Post => runtime.block_on(crate::post::run(runner, inputs, job, budget(stage))),
+        Stage::Mint => runtime()?.block_on(crate::mint::run(runner, inputs, job, budget(stage)))?,
+        Stage::Post => runtime()?.block_on(crate::post::run(runner, inputs, job, budget(stage))),
     }
     Ok(())
+}
+
+/// One thread is plenty for a handful of sequential requests, and starts fastest.
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("could not start the async runtime")
 }
 
 fn report_error(runner: &Runner, error: &anyhow::Error) {
@@ -78,7 +83,13 @@ fn report_error(runner: &Runner, error: &anyhow::Error) {
 
 /// `token-lease keygen`: a key pair for sealed tokens, and where each half belongs.
 pub fn keygen() -> ExitCode {
-    let (public, secret) = crate::seal::generate_keypair();
+    let (public, secret) = match crate::seal::generate_keypair() {
+        Ok(pair) => pair,
+        Err(error) => {
+            runner::print_plain(&format!("token-lease keygen: the key pair {error}"));
+            return ExitCode::FAILURE;
+        }
+    };
     runner::print_plain(&format!(
         "public key (the mint step's `seal-to`, not secret): {}",
         public.to_base64()

@@ -35,18 +35,6 @@ pub fn run(runner: &mut Runner, inputs: &Inputs, job: &JobContext) -> Result<(),
         purpose: None,
     }
     .save(runner)?;
-    runner.info(&format!(
-        "Opened the sealed token (fingerprint {print}); {}",
-        if config.skip_revoke {
-            "`skip-token-revoke` is true: this job will not revoke it"
-        } else {
-            "this job's post step revokes it"
-        }
-    ));
-    runner.audit(&serde_json::json!({
-        "event": "opened", "at": opened_at, "fingerprint": print,
-        "repository": job.repository, "workflow": job.workflow, "job": job.job,
-        "run_id": job.run_id, "run_attempt": job.run_attempt, "run_url": job.run_url(),
-    }));
+    report::opened(runner, job, &print, &opened_at, config.skip_revoke);
     Ok(())
 }

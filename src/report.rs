@@ -149,6 +149,41 @@ pub fn minted(
     summary(runner, "Token minted", &rows);
 }
 
+/// The `open` action received a sealed token from another job.
+pub fn opened(
+    runner: &mut Runner,
+    job: &JobContext,
+    fingerprint: &str,
+    opened_at: &str,
+    skip_revoke: bool,
+) {
+    let owner_of_revocation = if skip_revoke {
+        "not this job (`skip-token-revoke` is true)"
+    } else {
+        "this job's post step"
+    };
+    runner.info(&format!(
+        "Opened the sealed token (fingerprint {fingerprint}); revoked by {owner_of_revocation}"
+    ));
+    let mut token = Map::new();
+    token.insert("fingerprint".into(), json!(fingerprint));
+    token.insert("source".into(), json!("sealed-token"));
+    token.insert("opened_at".into(), json!(opened_at));
+    runner.audit(&record("opened", &token, job, Map::new()));
+    let mut rows = vec![
+        ("Source", "a sealed token from an earlier job".to_owned()),
+        ("Revoked by", owner_of_revocation.to_owned()),
+    ];
+    if let Some(url) = job.run_url() {
+        rows.push((
+            "Workflow run",
+            format!("[{}]({url})", job.run_id.as_deref().unwrap_or("run")),
+        ));
+    }
+    rows.push(("Fingerprint", format!("`{fingerprint}`")));
+    summary(runner, "Sealed token opened", &rows);
+}
+
 /// Why the post step did or did not revoke.
 #[derive(Debug, PartialEq, Eq)]
 pub enum RevokeOutcome {

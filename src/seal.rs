@@ -134,14 +134,16 @@ impl fmt::Debug for SealSecretKey {
     }
 }
 
-/// A fresh key pair from the operating system's random number generator.
-///
-/// Panics only if that generator fails (rand_core's `OsRng` does), which on the runners this
-/// action supports means the machine is unusable anyway; `seal` reports the same failure as
-/// an error, since it can.
-pub fn generate_keypair() -> (SealPublicKey, SealSecretKey) {
-    let secret = SealSecretKey(Box::new(SecretKey::generate(&mut OsRng)));
-    (secret.public_key(), secret)
+/// A fresh key pair from the operating system's random number generator; its failure is an
+/// error rather than a panic.
+pub fn generate_keypair() -> Result<(SealPublicKey, SealSecretKey), SealError> {
+    use ring::rand::SecureRandom as _;
+    let mut bytes = Zeroizing::new([0u8; KEY_SIZE]);
+    ring::rand::SystemRandom::new()
+        .fill(bytes.as_mut())
+        .map_err(|_| SealError::NoRandomness)?;
+    let secret = SealSecretKey(Box::new(SecretKey::from_bytes(*bytes)));
+    Ok((secret.public_key(), secret))
 }
 
 /// Seals `plaintext` to `recipient` with a fresh ephemeral key, as libsodium's
@@ -285,6 +287,7 @@ impl CryptoRng for CheckedOsRng {}
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     /// A fixed key pair for the table tests (the all-0x07 secret key).
@@ -398,7 +401,7 @@ mod tests {
 
     #[test]
     fn keys_round_trip_through_base64() {
-        let (public, secret) = generate_keypair();
+        let (public, secret) = generate_keypair().unwrap();
         assert_eq!(secret.public_key(), public);
         let again = SealSecretKey::from_base64(&secret.to_base64()).map(|k| k.public_key());
         assert_eq!(again, Ok(public.clone()));
@@ -425,7 +428,7 @@ mod tests {
 
     #[test]
     fn seal_then_open() {
-        let (public, secret) = generate_keypair();
+        let (public, secret) = generate_keypair().unwrap();
         for text in ["", "ghs_0123456789abcdefghijklmnopqrstuvwxyz", "ключ 🔑"] {
             let sealed = seal(&Secret::new(text), &public);
             let sealed = match sealed {
@@ -490,7 +493,7 @@ mod tests {
         for (name, text, want) in cases {
             assert_eq!(open(&text, &secret), want.map(Secret::new), "{name}");
         }
-        let (_, other) = generate_keypair();
+        let (_, other) = generate_keypair().unwrap();
         assert_eq!(open(&good, &other), Err(SealError::DoesNotOpen));
     }
 

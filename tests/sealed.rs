@@ -11,7 +11,7 @@ use token_lease::seal::{generate_keypair, SealPublicKey, SealSecretKey};
 use token_lease::secret::Secret;
 
 fn keypair() -> (String, String) {
-    let (public, secret) = generate_keypair();
+    let (public, secret) = generate_keypair().unwrap();
     (public.to_base64(), secret.to_base64().expose().to_owned())
 }
 
@@ -53,6 +53,15 @@ fn a_sealed_token_crosses_to_another_job_which_uses_and_revokes_it() {
     opened.assert_masked_first(&token);
     opened.assert_never_shows(&[&token, &secret]);
     assert!(fake.requests().is_empty(), "opening needs no network");
+    let opened_record = &opened.audit()[0];
+    assert_eq!(opened_record["event"], "opened");
+    assert_eq!(opened_record["fingerprint"], main.audit()[0]["fingerprint"]);
+    assert!(
+        opened.summary.contains("Sealed token opened")
+            && opened.summary.contains("this job's post step"),
+        "{}",
+        opened.summary
+    );
 
     // The token works in job 2...
     let listing = fake_github_list(&fake, &token);

@@ -126,3 +126,54 @@ fn random_delimiter() -> Result<String, RunnerError> {
     let hex: String = bytes.iter().map(|byte| format!("{byte:02x}")).collect();
     Ok(format!("ghadelimiter_{hex}"))
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn commands_in(dir: &std::path::Path) -> FileCommands {
+        FileCommands {
+            output: Some(dir.join("output")),
+            state: Some(dir.join("state")),
+            summary: Some(dir.join("summary")),
+        }
+    }
+
+    #[test]
+    fn values_cannot_end_their_own_heredoc() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = commands_in(dir.path());
+        // A value that tries to close a heredoc and smuggle in a second output.
+        let hostile = "x\nEOF\nadmin=true\nghadelimiter_\ntoken<<EOF";
+        files.write(FileCommand::Output, "token", hostile).unwrap();
+        files.write(FileCommand::Output, "other", "plain").unwrap();
+        let text = std::fs::read_to_string(dir.path().join("output")).unwrap();
+        let mut lines = text.lines();
+        let first = lines.next().unwrap();
+        let (name, delimiter) = first.split_once("<<").unwrap();
+        assert_eq!(name, "token");
+        assert!(
+            delimiter.starts_with("ghadelimiter_") && delimiter.len() == "ghadelimiter_".len() + 32
+        );
+        let value: Vec<&str> = lines
+            .by_ref()
+            .take_while(|line| *line != delimiter)
+            .collect();
+        assert_eq!(value.join("\n"), hostile);
+        let second = lines.next().unwrap();
+        assert!(second.starts_with("other<<ghadelimiter_") && !second.ends_with(delimiter));
+    }
+
+    #[test]
+    fn a_missing_file_command_is_an_error_not_a_panic() {
+        let files = FileCommands {
+            output: None,
+            state: None,
+            summary: None,
+        };
+        let error = files.write(FileCommand::State, "token", "x").unwrap_err();
+        assert_eq!(error.to_string(), "GITHUB_STATE is not set, so there is nowhere to write the step's state for the post step");
+        assert!(files.append_summary("# x").is_err());
+    }
+}

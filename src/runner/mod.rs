@@ -278,3 +278,34 @@ pub fn print_plain(line: &str) {
     let mut stdout = std::io::stdout().lock();
     let _ = writeln!(stdout, "{line}");
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn inputs_are_read_as_the_runner_names_them() {
+        let inputs = Inputs::from_pairs(
+            [
+                ("INPUT_APP-ID", " 123 "),
+                ("INPUT_PERMISSION-PULL-REQUESTS", "write"),
+                ("INPUT_PERMISSION-ISSUES", ""),
+                ("INPUT_SKIP-TOKEN-REVOKE", "   "),
+                ("INPUT_SOME_NAME", "spaces became underscores"),
+                ("GITHUB_TOKEN", "not an input"),
+            ]
+            .map(|(key, value)| (key.to_owned(), value.to_owned())),
+        );
+        assert_eq!(inputs.get("app-id"), Some("123"));
+        assert_eq!(inputs.get("skip-token-revoke"), None);
+        assert_eq!(inputs.get("some name"), Some("spaces became underscores"));
+        assert_eq!(inputs.get("github_token"), None);
+        let permissions: Vec<_> = inputs.with_prefix("permission-").collect();
+        assert_eq!(permissions, [("pull-requests", "write")]);
+        assert!(
+            !format!("{inputs:?}").contains("123"),
+            "Debug must not show input values"
+        );
+    }
+}
