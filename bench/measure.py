@@ -15,7 +15,7 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-RELEASE = os.path.join(ROOT, "target", "release")
+RELEASE = os.path.join(ROOT, os.environ.get("BENCH_BIN_DIR", os.path.join("target", "release")))
 
 
 def run(binary, env, scratch):

@@ -1,14 +1,22 @@
 #!/usr/bin/env bash
 # Benchmark: binary size, and wall time, CPU time and peak memory of main + post against the
-# fake GitHub on loopback, over repeated runs. Usage: bench/run.sh [runs]   (default 50)
+# fake GitHub on loopback, over repeated runs.
+# Usage: bench/run.sh [runs] [target]   (default 50 runs, the host target)
+#   e.g. bench/run.sh 100 x86_64-unknown-linux-musl   (the image's static binaries; needs musl-tools)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs="${1:-50}"
+target="${2:-}"
 
 # GNU time reports the binary's own peak memory (see measure.py).
 [ -x /usr/bin/time ] || { apt-get update -qq && apt-get install -y -qq time; }
 
-cargo build --quiet --release --locked --bins
+if [ -n "${target}" ]; then
+  cargo build --quiet --release --locked --bins --target "${target}"
+  export BENCH_BIN_DIR="target/${target}/release"
+else
+  cargo build --quiet --release --locked --bins
+fi
 cargo build --quiet --release --locked -p fake-github --bin fake-github
 
 fifo_dir="$(mktemp -d)"
