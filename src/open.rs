@@ -29,8 +29,7 @@ pub fn run(runner: &mut Runner, inputs: &Inputs, job: &JobContext) -> Result<(),
         minted_at: None,
         fingerprint: Some(print.clone()),
         source: Some(
-            serde_json::json!({ "fingerprint": print, "source": "sealed-token", "opened_at": opened_at })
-                .to_string(),
+            serde_json::Value::Object(report::opened_fields(&print, &opened_at)).to_string(),
         ),
         purpose: None,
     }

@@ -139,14 +139,29 @@ pub fn minted(
             text(token.get("purpose")).unwrap_or_else(|| "not given (`purpose` input)".to_owned()),
         ),
     ];
+    rows.extend(trailer_rows(job, fingerprint));
+    summary(runner, "Token minted", &rows);
+}
+
+/// What is known of a token that arrived sealed: only its fingerprint and when it was opened
+/// (the rest was recorded by the job that minted it).
+pub fn opened_fields(fingerprint: &str, opened_at: &str) -> Map<String, Value> {
+    let mut fields = Map::new();
+    fields.insert("fingerprint".into(), json!(fingerprint));
+    fields.insert("source".into(), json!("sealed-token"));
+    fields.insert("opened_at".into(), json!(opened_at));
+    fields
+}
+
+/// The last rows of every summary section: the run, and which token it was.
+fn trailer_rows(job: &JobContext, fingerprint: &str) -> Vec<(&'static str, String)> {
+    let mut rows = Vec::new();
     if let Some(url) = job.run_url() {
-        rows.push((
-            "Workflow run",
-            format!("[{}]({url})", job.run_id.as_deref().unwrap_or("run")),
-        ));
+        let run = job.run_id.as_deref().unwrap_or("run");
+        rows.push(("Workflow run", format!("[{run}]({url})")));
     }
     rows.push(("Fingerprint", format!("`{fingerprint}`")));
-    summary(runner, "Token minted", &rows);
+    rows
 }
 
 /// The `open` action received a sealed token from another job.
@@ -165,22 +180,17 @@ pub fn opened(
     runner.info(&format!(
         "Opened the sealed token (fingerprint {fingerprint}); revoked by {owner_of_revocation}"
     ));
-    let mut token = Map::new();
-    token.insert("fingerprint".into(), json!(fingerprint));
-    token.insert("source".into(), json!("sealed-token"));
-    token.insert("opened_at".into(), json!(opened_at));
-    runner.audit(&record("opened", &token, job, Map::new()));
+    runner.audit(&record(
+        "opened",
+        &opened_fields(fingerprint, opened_at),
+        job,
+        Map::new(),
+    ));
     let mut rows = vec![
         ("Source", "a sealed token from an earlier job".to_owned()),
         ("Revoked by", owner_of_revocation.to_owned()),
     ];
-    if let Some(url) = job.run_url() {
-        rows.push((
-            "Workflow run",
-            format!("[{}]({url})", job.run_id.as_deref().unwrap_or("run")),
-        ));
-    }
-    rows.push(("Fingerprint", format!("`{fingerprint}`")));
+    rows.extend(trailer_rows(job, fingerprint));
     summary(runner, "Sealed token opened", &rows);
 }
 

@@ -349,3 +349,34 @@ fn broken_responses_are_errors_not_panics() {
         assert!(step.outputs.is_empty());
     }
 }
+
+#[test]
+fn a_token_that_cannot_be_handed_over_is_revoked_at_once() {
+    let fake = FakeGitHub::start(FakeConfig::default());
+    let mut job = Job::new(&fake);
+    job.set_env("GITHUB_STATE", "/nonexistent-dir/state");
+    let step = job.main(&common::mint_action(), &with(&common::contents_read()));
+    step.failed();
+    assert!(
+        step.errors()[0].contains("could not pass the token on"),
+        "{}",
+        step.log
+    );
+    let lines: Vec<String> = fake
+        .requests()
+        .iter()
+        .map(|request| request.line())
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "GET /repos/octo-org/api/installation",
+            "POST /app/installations/1001/access_tokens",
+            "DELETE /installation/token"
+        ]
+    );
+    let tokens = fake.tokens();
+    assert_eq!(tokens.len(), 1);
+    assert!(tokens[0].revoked, "the orphaned token must not live on");
+    step.assert_never_shows(&[&tokens[0].token]);
+}
