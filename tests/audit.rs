@@ -276,3 +276,42 @@ fn a_summary_that_cannot_be_written_warns_and_the_lease_goes_on() {
     post.ok();
     assert!(fake.token(&main.outputs["token"]).unwrap().revoked);
 }
+
+#[test]
+fn user_text_cannot_inject_workflow_commands_or_break_the_summary() {
+    let fake = FakeGitHub::start(FakeConfig::default());
+    let mut job = Job::new(&fake);
+    let mut inputs = common::contents_read();
+    inputs.push((
+        "purpose",
+        "deploy\n::error::injected | cell\n::add-mask::x".into(),
+    ));
+    let main = job.main(&common::mint_action(), &with(&inputs));
+    main.ok();
+    assert!(
+        main.stdout
+            .lines()
+            .all(|line| !line.starts_with("::error") && line != "::add-mask::x"),
+        "{}",
+        main.stdout
+    );
+    assert_eq!(
+        main.audit()[0]["purpose"],
+        "deploy\n::error::injected | cell\n::add-mask::x"
+    );
+    let purpose_row = main
+        .summary
+        .lines()
+        .find(|line| line.starts_with("| Purpose |"))
+        .unwrap();
+    assert_eq!(
+        purpose_row,
+        "| Purpose | deploy ::error::injected \\| cell ::add-mask::x |"
+    );
+    let post = job.post(&common::mint_action(), &with(&inputs), &main.state);
+    assert!(
+        post.stdout.lines().all(|line| !line.starts_with("::error")),
+        "{}",
+        post.stdout
+    );
+}

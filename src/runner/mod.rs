@@ -174,8 +174,11 @@ impl Runner {
         self.masked.push(secret.clone());
     }
 
+    /// A plain log line. Line breaks are flattened: the runner reads a workflow command at the
+    /// start of any stdout line, so text that reached a message from GitHub or an input must
+    /// never be able to start one.
     pub fn info(&self, line: &str) {
-        self.emit(&self.scrub(line));
+        self.emit(&self.scrub(&line.replace(['\r', '\n'], " ")));
     }
 
     pub fn debug(&self, message: &str) {
@@ -215,6 +218,7 @@ impl Runner {
     /// One audit record: a single JSON line under a fixed prefix, so a log search finds every
     /// token a workflow ever held.
     pub fn audit(&self, record: &serde_json::Value) {
+        // Compact JSON escapes line breaks, so the record stays one line.
         self.emit(&self.scrub(&format!("{AUDIT_PREFIX} {record}")));
     }
 
