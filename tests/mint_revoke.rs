@@ -57,9 +57,17 @@ fn mints_for_the_current_repository_and_revokes_in_post() {
     );
     let requests = fake.requests();
     for request in &requests {
-        assert!(request
-            .header("user-agent")
-            .is_some_and(|ua| !ua.is_empty()));
+        // One User-Agent, ours, so GitHub's audit log names this client.
+        let agents: Vec<_> = request
+            .headers
+            .iter()
+            .filter(|(name, _)| name == "user-agent")
+            .collect();
+        assert_eq!(agents.len(), 1, "{:?}", request.headers);
+        assert_eq!(
+            request.header("user-agent"),
+            Some(concat!("token-lease/", env!("CARGO_PKG_VERSION")))
+        );
         assert_eq!(
             request.header("accept"),
             Some("application/vnd.github+json")
