@@ -68,6 +68,10 @@ def main():
         "INPUT_GITHUB-API-URL": api_url,
         "INPUT_LEAST-PRIVILEGE": "warn",
     }
+    # Where root certificates come from changes start-up cost (see README, Cost).
+    for var in ("SSL_CERT_FILE", "SSL_CERT_DIR"):
+        if var in os.environ:
+            base[var] = os.environ[var]
     for name in permissions:
         base["INPUT_PERMISSION-" + name.replace("_", "-").upper()] = ""
     base["INPUT_PERMISSION-CONTENTS"] = "read"
