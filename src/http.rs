@@ -56,10 +56,6 @@ impl RetryPolicy {
             deadline: Instant::now() + budget,
         }
     }
-
-    fn budget_seconds(&self, started: Instant) -> u64 {
-        self.deadline.saturating_duration_since(started).as_secs()
-    }
 }
 
 /// A request: absolute URL, optional credential and JSON body.
@@ -173,7 +169,7 @@ impl Http {
             return Err(HttpError::Unreachable {
                 url: strip_query(&request.url),
                 attempts: attempt,
-                seconds: self.policy.budget_seconds(started).max(1),
+                seconds: started.elapsed().as_secs_f64().ceil() as u64,
                 cause,
             });
         }
