@@ -514,43 +514,26 @@ impl App {
             }
             Endpoint::RepoInstallation(owner, repo) => {
                 self.authenticate_app(req)?;
-                let installation = self
-                    .config
-                    .installations
-                    .iter()
-                    .find(|inst| {
-                        inst.account.eq_ignore_ascii_case(owner)
-                            && (inst.selection == RepositorySelection::All
-                                || inst
-                                    .repositories
-                                    .iter()
-                                    .any(|name| name.eq_ignore_ascii_case(repo)))
-                    })
-                    .ok_or_else(ApiError::not_found)?;
-                Ok(Reply::json(200, &self.installation_json(installation)))
+                self.installation_reply(|inst| {
+                    inst.account.eq_ignore_ascii_case(owner)
+                        && (inst.selection == RepositorySelection::All
+                            || inst
+                                .repositories
+                                .iter()
+                                .any(|name| name.eq_ignore_ascii_case(repo)))
+                })
             }
             Endpoint::OrgInstallation(org) => {
                 self.authenticate_app(req)?;
-                let installation = self
-                    .config
-                    .installations
-                    .iter()
-                    .find(|inst| {
-                        inst.account_type == AccountType::Organization
-                            && inst.account.eq_ignore_ascii_case(org)
-                    })
-                    .ok_or_else(ApiError::not_found)?;
-                Ok(Reply::json(200, &self.installation_json(installation)))
+                self.installation_reply(|inst| {
+                    inst.account_type == AccountType::Organization
+                        && inst.account.eq_ignore_ascii_case(org)
+                })
             }
             Endpoint::UserInstallation(user) => {
                 self.authenticate_app(req)?;
-                let installation = self
-                    .config
-                    .installations
-                    .iter()
-                    .find(|inst| inst.account.eq_ignore_ascii_case(user))
-                    .ok_or_else(ApiError::not_found)?;
-                Ok(Reply::json(200, &self.installation_json(installation)))
+                // GitHub answers the users form for organisations too.
+                self.installation_reply(|inst| inst.account.eq_ignore_ascii_case(user))
             }
             Endpoint::GetInstallation(id) => {
                 self.authenticate_app(req)?;
@@ -876,6 +859,20 @@ impl App {
         });
         merge(&mut account, fields);
         account
+    }
+
+    /// 200 with the first installation that matches, else GitHub's 404.
+    fn installation_reply(
+        &self,
+        matches: impl Fn(&InstallationConfig) -> bool,
+    ) -> Result<Reply, ApiError> {
+        let installation = self
+            .config
+            .installations
+            .iter()
+            .find(|inst| matches(inst))
+            .ok_or_else(ApiError::not_found)?;
+        Ok(Reply::json(200, &self.installation_json(installation)))
     }
 
     fn installation_json(&self, installation: &InstallationConfig) -> Value {

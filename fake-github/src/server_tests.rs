@@ -60,6 +60,24 @@ fn call(app: &App, req: &Req) -> Reply {
     )
 }
 
+/// `DELETE /installation/token` with `authorization` as the Authorization header.
+fn revoke_with(app: &App, authorization: &str) -> Reply {
+    call(
+        app,
+        &req(
+            "DELETE",
+            "/installation/token",
+            Some(authorization.to_owned()),
+            "",
+        ),
+    )
+}
+
+/// The token of a 201 token answer.
+fn token_of(reply: &Reply) -> String {
+    reply.value()["token"].as_str().unwrap().to_owned()
+}
+
 fn with_jwt(app: &App, method: &str, path: &str, jwt: &str, body: &str) -> Reply {
     call(app, &req(method, path, Some(format!("Bearer {jwt}")), body))
 }
@@ -377,21 +395,8 @@ fn create_token_scoping_and_schema() {
 #[test]
 fn revoke_once() {
     let app = app(FakeConfig::default());
-    let token = create(&app, "{}").value()["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let revoke = |scheme: &str| {
-        call(
-            &app,
-            &req(
-                "DELETE",
-                "/installation/token",
-                Some(format!("{scheme} {token}")),
-                "",
-            ),
-        )
-    };
+    let token = token_of(&create(&app, "{}"));
+    let revoke = |scheme: &str| revoke_with(&app, &format!("{scheme} {token}"));
     assert_eq!(revoke("TOKEN").status, 204);
     let again = revoke("Bearer");
     assert_eq!(again.status, 401);
@@ -406,15 +411,7 @@ fn revoke_once() {
         ),
     );
     assert_eq!(listed.status, 401);
-    let unknown = call(
-        &app,
-        &req(
-            "DELETE",
-            "/installation/token",
-            Some("token ghs_nope".into()),
-            "",
-        ),
-    );
+    let unknown = revoke_with(&app, "token ghs_nope");
     assert_eq!(unknown.status, 401);
     assert!(lock(&app.shared).tokens[0].issued.revoked);
 }
@@ -422,20 +419,9 @@ fn revoke_once() {
 #[test]
 fn expired_tokens_are_bad_credentials() {
     let app = app(FakeConfig::default());
-    let token = create(&app, "{}").value()["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let token = token_of(&create(&app, "{}"));
     lock(&app.shared).tokens[0].expires_unix = unix_now() - 1;
-    let revoke = call(
-        &app,
-        &req(
-            "DELETE",
-            "/installation/token",
-            Some(format!("token {token}")),
-            "",
-        ),
-    );
+    let revoke = revoke_with(&app, &format!("token {token}"));
     assert_eq!(revoke.status, 401);
 }
 
@@ -445,10 +431,7 @@ fn stateless_tokens() {
         token_format: TokenFormat::Stateless,
         ..FakeConfig::default()
     });
-    let token = create(&app, "{}").value()["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let token = token_of(&create(&app, "{}"));
     let prefix = format!("ghs_{APP_ID}_");
     assert!(token.starts_with(&prefix), "{token}");
     assert!(token.len() > 200);
@@ -458,15 +441,7 @@ fn stateless_tokens() {
         && part
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')));
-    let revoke = call(
-        &app,
-        &req(
-            "DELETE",
-            "/installation/token",
-            Some(format!("Bearer {token}")),
-            "",
-        ),
-    );
+    let revoke = revoke_with(&app, &format!("Bearer {token}"));
     assert_eq!(revoke.status, 204);
 }
 
@@ -612,15 +587,7 @@ fn sts_exchange_policy() {
         issued.permissions,
         [("contents".to_owned(), "read".to_owned())].into()
     );
-    let revoke = call(
-        &app,
-        &req(
-            "DELETE",
-            "/installation/token",
-            Some(format!("token {token}")),
-            "",
-        ),
-    );
+    let revoke = revoke_with(&app, &format!("token {token}"));
     assert_eq!(revoke.status, 204);
 
     let org = sts(&app, "scope=octo-org&identity=deploy", &jwt);
