@@ -102,14 +102,7 @@ fn skipped_expired_and_failed_revocations_are_recorded_with_why() {
     );
 
     for _ in 0..4 {
-        fake.inject(
-            fake_github::Route::Revoke,
-            fake_github::Fault::Status {
-                status: 500,
-                retry_after: None,
-                body: None,
-            },
-        );
+        fake.inject(fake_github::Route::Revoke, fake_github::Fault::status(500));
     }
     let post = job.post(&common::mint_action(), &with(&inputs), &main.state);
     post.ok();

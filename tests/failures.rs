@@ -88,14 +88,7 @@ fn bad_inputs_are_refused_before_any_network_call() {
 #[test]
 fn server_errors_and_rate_limits_are_retried_honouring_retry_after() {
     let fake = FakeGitHub::start(FakeConfig::default());
-    fake.inject(
-        Route::InstallationLookup,
-        Fault::Status {
-            status: 500,
-            retry_after: None,
-            body: None,
-        },
-    );
+    fake.inject(Route::InstallationLookup, Fault::status(500));
     fake.inject(
         Route::InstallationLookup,
         Fault::Status {
@@ -104,14 +97,7 @@ fn server_errors_and_rate_limits_are_retried_honouring_retry_after() {
             body: None,
         },
     );
-    fake.inject(
-        Route::CreateToken,
-        Fault::Status {
-            status: 503,
-            retry_after: None,
-            body: None,
-        },
-    );
+    fake.inject(Route::CreateToken, Fault::status(503));
     let started = Instant::now();
     let step = mint(&fake, &app_with(&[("permission-contents", "read")]));
     step.ok();

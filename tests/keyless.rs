@@ -165,14 +165,7 @@ fn sts_refusals_carry_the_sts_message_and_code_and_name_scope_and_identity() {
 fn sts_outages_are_retried_then_fail_clearly() {
     let fake = FakeGitHub::start(FakeConfig::default());
     let sts = fake.sts_url();
-    fake.inject(
-        Route::StsExchange,
-        Fault::Status {
-            status: 503,
-            retry_after: None,
-            body: None,
-        },
-    );
+    fake.inject(Route::StsExchange, Fault::status(503));
     let step = Job::new(&fake)
         .with_oidc(&fake)
         .main(&common::mint_action(), &keyless(&sts, "ci", "octo-org/api"));
@@ -180,14 +173,7 @@ fn sts_outages_are_retried_then_fail_clearly() {
 
     fake.clear_requests();
     for _ in 0..4 {
-        fake.inject(
-            Route::StsExchange,
-            Fault::Status {
-                status: 502,
-                retry_after: None,
-                body: None,
-            },
-        );
+        fake.inject(Route::StsExchange, Fault::status(502));
     }
     let step = Job::new(&fake)
         .with_oidc(&fake)

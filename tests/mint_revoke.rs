@@ -343,14 +343,7 @@ fn a_failed_revoke_is_retried_then_only_warns() {
     main.ok();
     fake.clear_requests();
     for _ in 0..4 {
-        fake.inject(
-            fake_github::Route::Revoke,
-            fake_github::Fault::Status {
-                status: 502,
-                retry_after: None,
-                body: None,
-            },
-        );
+        fake.inject(fake_github::Route::Revoke, fake_github::Fault::status(502));
     }
     let post = job.post(&common::mint_action(), &with(&inputs), &main.state);
     post.ok();

@@ -244,6 +244,17 @@ pub enum Fault {
     Hang,
 }
 
+impl Fault {
+    /// A plain status answer: GitHub's error body, no `Retry-After`.
+    pub fn status(status: u16) -> Fault {
+        Fault::Status {
+            status,
+            retry_after: None,
+            body: None,
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct RecordedRequest {
     pub method: String,

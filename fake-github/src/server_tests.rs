@@ -73,6 +73,19 @@ fn revoke_with(app: &App, authorization: &str) -> Reply {
     )
 }
 
+/// `GET /installation/repositories` with an installation token, as a later step uses it.
+fn list_with(app: &App, token: &str) -> Reply {
+    call(
+        app,
+        &req(
+            "GET",
+            "/installation/repositories",
+            Some(format!("token {token}")),
+            "",
+        ),
+    )
+}
+
 /// The token of a 201 token answer.
 fn token_of(reply: &Reply) -> String {
     reply.value()["token"].as_str().unwrap().to_owned()
@@ -297,15 +310,7 @@ fn create_token_scoping_and_schema() {
     assert!(token[4..].bytes().all(|b| b.is_ascii_alphanumeric()));
     assert!(body["expires_at"].as_str().unwrap().ends_with('Z'));
 
-    let listed = call(
-        &app,
-        &req(
-            "GET",
-            "/installation/repositories",
-            Some(format!("token {token}")),
-            "",
-        ),
-    );
+    let listed = list_with(&app, token);
     assert_eq!(listed.status, 200);
     let names: Vec<String> = listed.value()["repositories"]
         .as_array()
@@ -401,15 +406,7 @@ fn revoke_once() {
     let again = revoke("Bearer");
     assert_eq!(again.status, 401);
     assert_eq!(again.value()["message"], "Bad credentials");
-    let listed = call(
-        &app,
-        &req(
-            "GET",
-            "/installation/repositories",
-            Some(format!("token {token}")),
-            "",
-        ),
-    );
+    let listed = list_with(&app, &token);
     assert_eq!(listed.status, 401);
     let unknown = revoke_with(&app, "token ghs_nope");
     assert_eq!(unknown.status, 401);
